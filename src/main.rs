@@ -1,0 +1,5 @@
+//! The `stream-webhooks` binary; everything it does lives in the library.
+
+fn main() -> std::process::ExitCode {
+    stream_webhooks::cli::main()
+}

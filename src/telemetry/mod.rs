@@ -1,0 +1,81 @@
+//! Logs and traces: a `tracing` subscriber writing JSON or text lines, and, when an
+//! OTLP endpoint is configured, an OpenTelemetry layer exporting spans in batches.
+
+mod otlp;
+pub mod propagation;
+
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use crate::settings::{LogFormat, Settings};
+
+/// Spans exported over OTLP: the request span and its children, whatever `RUST_LOG` says.
+const TRACE_FILTER: &str = "stream_webhooks=info";
+
+/// Keeps the trace exporter alive; `shutdown` flushes it.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+    flush_timeout: Duration,
+}
+
+/// Installs the global subscriber. Logs and traces have their own filters, so that a
+/// quiet `RUST_LOG` does not silence the traces.
+pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
+    let provider = otlp::provider(&settings.telemetry)?;
+    let traces = provider.as_ref().map(|provider| {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("stream-webhooks"))
+            .with_filter(EnvFilter::new(TRACE_FILTER))
+    });
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = match settings.log.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_filter(filter)
+            .boxed(),
+    };
+    Registry::default().with(logs).with(traces).try_init()?;
+    let flush_timeout = settings.telemetry.shutdown_timeout;
+    Ok(Telemetry {
+        provider,
+        flush_timeout,
+    })
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Flushes pending spans, giving up after the configured bound. Runs on a blocking
+    /// thread: the exporter's own shutdown blocks, and on a runtime worker it stalls.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.provider else {
+            return;
+        };
+        let flush = tokio::task::spawn_blocking(move || provider.shutdown());
+        match tokio::time::timeout(self.flush_timeout, flush).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => tracing::warn!(error = %err, "trace flush failed"),
+            Ok(Err(err)) => tracing::warn!(error = %err, "trace flush panicked"),
+            Err(_) => tracing::warn!(timeout = ?self.flush_timeout, "trace flush timed out"),
+        }
+    }
+}
