@@ -71,7 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config => {
             let settings = settings::load(&layers)?;
-            print!("{}", toml_of(&settings)?);
+            print!("{}", settings_json(&settings)?);
             Ok(())
         }
     }
@@ -97,7 +97,7 @@ fn read_body(file: Option<PathBuf>) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-fn toml_of(settings: &Settings) -> anyhow::Result<String> {
+fn settings_json(settings: &Settings) -> anyhow::Result<String> {
     let value = serde_json::to_value(settings)?;
     Ok(serde_json::to_string_pretty(&value)? + "\n")
 }

@@ -121,6 +121,13 @@ fn each_layer_overrides_the_one_below() {
 }
 
 #[test]
+fn a_misspelt_key_in_a_file_is_refused() {
+    let file = file_with("[webhook]\nmax_body_byte = 10\n");
+    let error = load(&[], Some(file.path())).expect_err("unknown key");
+    assert!(error.contains("max_body_byte"), "{error}");
+}
+
+#[test]
 fn the_secret_file_is_read_and_its_newline_dropped() {
     let secret = file_with(&format!("{STRONG}\n"));
     let path = secret.path().to_str().expect("utf-8 path");
@@ -153,6 +160,7 @@ fn wrong_values_are_refused_with_the_key_named() {
         ("STREAM_WEBHOOKS__SERVER__PORT", "seventy", "port"),
         ("STREAM_WEBHOOKS__SERVER__REQUEST_TIMEOUT", "soon", "soon"),
         ("STREAM_WEBHOOKS_ENV", "staging", "staging"),
+        ("STREAM_WEBHOOKS__SERVER__KEEP_ALIVE", "30s", "keep_alive"),
     ];
     for (name, value, mention) in cases {
         let error = load(&[(name, value)], None).expect_err(name);

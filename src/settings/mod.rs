@@ -32,6 +32,7 @@ pub enum Environment {
 
 /// Every setting of the service, merged from all layers.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Chosen by `STREAM_WEBHOOKS_ENV`, not by a file.
     #[serde(skip_deserializing)]
@@ -50,6 +51,7 @@ pub struct Settings {
 
 /// Settings of the public listener.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address to bind.
     pub host: String,
@@ -80,6 +82,7 @@ pub struct ServerSettings {
 
 /// Settings of the admin listener.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Address to bind.
     pub host: String,
@@ -89,6 +92,7 @@ pub struct AdminSettings {
 
 /// Settings of webhook verification and delivery handling.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// The app's API secret, which signs every body.
     #[serde(default)]
@@ -113,6 +117,7 @@ pub struct WebhookSettings {
 
 /// Settings of the logs.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// Default filter when `RUST_LOG` is unset, e.g. `info`.
     pub level: String,
@@ -132,6 +137,7 @@ pub enum LogFormat {
 
 /// Settings of the trace export.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
     /// `service.name` unless `OTEL_SERVICE_NAME` is set.
     pub service_name: String,
