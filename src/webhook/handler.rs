@@ -111,7 +111,8 @@ fn describe_span(delivery: &Delivery, event: &WebhookEvent) {
         span.record("stream.webhook_id", id.as_str());
     }
     if let Some(attempt) = delivery.attempt {
-        span.record("stream.webhook_attempt", attempt);
+        // As i64: tracing-opentelemetry exports other integer widths as strings.
+        span.record("stream.webhook_attempt", i64::from(attempt));
     }
 }
 
