@@ -81,12 +81,23 @@ struct Envelope<'a> {
     call: Option<&'a RawValue>,
 }
 
-/// The ids of an embedded call; each read only if it has the right type.
+/// The ids of an embedded call, kept raw so that each is read on its own: a sibling of
+/// the wrong type does not hide the others.
 #[derive(Default, Deserialize)]
 #[serde(default)]
+struct RawCallIds<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    call_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cid: Option<&'a RawValue>,
+}
+
+/// The ids of an embedded call that have the right type.
+#[derive(Default)]
 struct CallIds {
     id: Option<String>,
-    #[serde(rename = "type")]
     call_type: Option<String>,
     cid: Option<String>,
 }
@@ -101,8 +112,14 @@ impl WebhookEvent {
         if body.trim_ascii_start().first() != Some(&b'{') {
             return Err(InvalidJson);
         }
-        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| InvalidJson)?;
-        let ids: CallIds = envelope.call.and_then(lenient).unwrap_or_default();
+        // JSON is UTF-8, but serde_json does not check the strings it skips.
+        let text = std::str::from_utf8(body).map_err(|_| InvalidJson)?;
+        let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| InvalidJson)?;
+        let ids = envelope
+            .call
+            .and_then(lenient::<RawCallIds<'_>>)
+            .map(CallIds::from)
+            .unwrap_or_default();
         let call_cid = envelope
             .call_cid
             .and_then(lenient::<String>)
@@ -126,6 +143,16 @@ impl WebhookEvent {
     /// The `event_type` metric label: the type if known, else `other`.
     pub fn label(&self) -> &'static str {
         label_for(&self.event_type)
+    }
+}
+
+impl<'a> From<RawCallIds<'a>> for CallIds {
+    fn from(raw: RawCallIds<'a>) -> Self {
+        Self {
+            id: raw.id.and_then(lenient),
+            call_type: raw.call_type.and_then(lenient),
+            cid: raw.cid.and_then(lenient),
+        }
     }
 }
 

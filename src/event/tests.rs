@@ -46,6 +46,19 @@ fn takes_a_known_type_that_does_not_fit_its_model_as_generic() {
 }
 
 #[test]
+fn keeps_the_call_id_when_a_sibling_field_has_the_wrong_type() {
+    let event = parse(r#"{"type":"call.created","call":{"id":"c1","type":5}}"#).expect("parses");
+    assert_eq!(event.call_id.as_deref(), Some("c1"));
+    assert_eq!(event.call_cid, None);
+}
+
+#[test]
+fn refuses_invalid_utf8_even_in_a_field_nobody_reads() {
+    let body = b"{\"type\":\"call.created\",\"note\":\"\xff\xfe\"}";
+    assert!(WebhookEvent::parse(body).is_err());
+}
+
+#[test]
 fn tolerates_nulls_and_wrongly_typed_envelope_fields() {
     let event = parse(r#"{"type":"call.created","call":null,"call_cid":7,"created_at":"x"}"#)
         .expect("parses");
