@@ -64,17 +64,30 @@ impl Telemetry {
         self.provider.is_some()
     }
 
-    /// Flushes pending spans, giving up after the configured bound. Runs on a blocking
-    /// thread: the exporter's own shutdown blocks, and on a runtime worker it stalls.
+    /// Flushes pending spans, giving up after the configured bound. Runs on a thread of
+    /// its own: the exporter's shutdown blocks, and on a runtime worker it stalls. Not on
+    /// the runtime's blocking pool either, since dropping the runtime waits for that pool,
+    /// which would hold the exit past the bound while a collector does not answer.
     pub async fn shutdown(self) {
         let Some(provider) = self.provider else {
             return;
         };
-        let flush = tokio::task::spawn_blocking(move || provider.shutdown());
-        match tokio::time::timeout(self.flush_timeout, flush).await {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("trace-flush".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                let _ = done.send(provider.shutdown());
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(error = %err, "trace flush thread failed to start");
+            return;
+        }
+        match tokio::time::timeout(self.flush_timeout, flushed).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => tracing::warn!(error = %err, "trace flush failed"),
-            Ok(Err(err)) => tracing::warn!(error = %err, "trace flush panicked"),
+            Ok(Err(_)) => tracing::warn!("trace flush panicked"),
             Err(_) => tracing::warn!(timeout = ?self.flush_timeout, "trace flush timed out"),
         }
     }

@@ -2,9 +2,9 @@
 //! made a child of an incoming W3C `traceparent`.
 
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing::Span;
-use tracing::field::Empty;
+use tracing::field::{DisplayValue, Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use warp::http::{HeaderMap, Method};
 
@@ -44,7 +44,6 @@ pub fn request_span(method: &Method, path: &str, headers: &HeaderMap) -> Span {
         stream.call_cid = Empty,
         stream.webhook_id = Empty,
         stream.webhook_attempt = Empty,
-        trace_id = Empty,
     );
     if headers.contains_key("traceparent") {
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
@@ -52,16 +51,39 @@ pub fn request_span(method: &Method, path: &str, headers: &HeaderMap) -> Span {
         });
         let _ = span.set_parent(parent);
     }
-    let trace_id = span.context().span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", trace_id.to_string());
-    }
     span
+}
+
+/// The ids that join a log line to its trace: those of the current span when it is
+/// traced. Taken per line, not from the span's fields, so that a line keeps them when
+/// `RUST_LOG` filters the request span out of the logs.
+#[derive(Clone, Copy, Debug)]
+pub struct TraceIds(Option<(TraceId, SpanId)>);
+
+impl TraceIds {
+    /// The current span's ids; none when tracing is off.
+    pub fn current() -> Self {
+        let context = Span::current().context();
+        let span = context.span();
+        let ids = span.span_context();
+        Self(ids.is_valid().then(|| (ids.trace_id(), ids.span_id())))
+    }
+
+    /// The `trace_id` field: 32 lowercase hex digits.
+    pub fn trace_id(&self) -> Option<DisplayValue<TraceId>> {
+        self.0.map(|(trace, _)| display(trace))
+    }
+
+    /// The `span_id` field: 16 lowercase hex digits.
+    pub fn span_id(&self) -> Option<DisplayValue<SpanId>> {
+        self.0.map(|(_, span)| display(span))
+    }
 }
 
 /// Records the response on the span; a 5xx marks it as an error, a 4xx does not.
 pub fn record_status(span: &Span, status: u16) {
-    span.record("http.response.status_code", status);
+    // As an i64: tracing-opentelemetry exports unsigned fields as strings.
+    span.record("http.response.status_code", i64::from(status));
     if status >= 500 {
         span.record("otel.status_code", "ERROR");
     }

@@ -12,6 +12,7 @@ use warp::{Rejection, reject};
 
 use super::{SharedState, WebhookError};
 use crate::event::WebhookEvent;
+use crate::telemetry::propagation::TraceIds;
 
 /// Longest `X-Webhook-Id` kept; Stream's ids are UUIDs.
 const MAX_WEBHOOK_ID_BYTES: usize = 256;
@@ -63,10 +64,13 @@ pub async fn accept(
     if let Some(mismatch) = &event.mismatch {
         let (line, column) = (mismatch.line, mismatch.column);
         let event_type = event.event_type.as_str();
+        let ids = TraceIds::current();
         tracing::warn!(
             event_type,
             line,
             column,
+            trace_id = ids.trace_id(),
+            span_id = ids.span_id(),
             "event does not fit its model; taken as generic"
         );
     }
@@ -117,6 +121,7 @@ fn describe_span(delivery: &Delivery, event: &WebhookEvent) {
 }
 
 fn log_accepted(delivery: &Delivery, event: &WebhookEvent, duration: Duration, duplicate: bool) {
+    let ids = TraceIds::current();
     tracing::info!(
         event_type = event.event_type.as_str(),
         call_cid = event.call_cid.as_deref(),
@@ -125,6 +130,8 @@ fn log_accepted(delivery: &Delivery, event: &WebhookEvent, duration: Duration, d
         status = 200,
         duration_seconds = duration.as_secs_f64(),
         duplicate,
+        trace_id = ids.trace_id(),
+        span_id = ids.span_id(),
         "webhook accepted"
     );
 }

@@ -8,6 +8,7 @@ use warp::reply::{Reply, Response};
 use warp::{Rejection, reject};
 
 use crate::metrics::Metrics;
+use crate::telemetry::propagation::TraceIds;
 
 /// A failed webhook request. The message is what the client reads; 5xx say nothing
 /// about internals.
@@ -123,23 +124,30 @@ impl WebhookError {
     fn log(&self) {
         let reason = self.reason();
         let status = self.status().as_u16();
+        let ids = TraceIds::current();
+        let (trace_id, span_id) = (ids.trace_id(), ids.span_id());
         match self {
             Self::ProcessingFailed(cause) => {
+                let error = format!("{cause:#}");
+                tracing::error!(reason, status, error, trace_id, span_id, "webhook failed");
+            }
+            Self::Unexpected(rejection) => {
                 tracing::error!(
                     reason,
                     status,
-                    error = format!("{cause:#}"),
-                    "webhook failed"
+                    rejection,
+                    trace_id,
+                    span_id,
+                    "unexpected rejection"
                 );
             }
-            Self::Unexpected(rejection) => {
-                tracing::error!(reason, status, rejection, "unexpected rejection");
+            Self::Overloaded | Self::Timeout => {
+                tracing::error!(reason, status, trace_id, span_id, "webhook refused");
             }
-            Self::Overloaded | Self::Timeout => tracing::error!(reason, status, "webhook refused"),
             Self::NotFound | Self::MethodNotAllowed => {
-                tracing::debug!(reason, status, "webhook refused");
+                tracing::debug!(reason, status, trace_id, span_id, "webhook refused");
             }
-            _ => tracing::warn!(reason, status, "webhook refused"),
+            _ => tracing::warn!(reason, status, trace_id, span_id, "webhook refused"),
         }
     }
 
