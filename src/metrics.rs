@@ -170,7 +170,9 @@ impl Metrics {
         }
         // Statuses the service answers, present from the start so that ratios over
         // `rate()` count a young pod's first requests too.
-        for status in ["200", "400", "404", "405", "408", "413", "415", "500", "503"] {
+        for status in [
+            "200", "400", "404", "405", "408", "413", "415", "500", "503",
+        ] {
             self.request_duration.with_label_values(&[status]);
         }
         Ok(())
