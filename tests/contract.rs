@@ -542,3 +542,57 @@ async fn api_keys_pick_the_secret_and_unknown_keys_are_refused() {
     }
     app.stop().await;
 }
+
+/// Neither the secret, a signature nor anything of a body reaches the metrics or an
+/// error answer, whatever the request.
+#[tokio::test]
+async fn no_secret_signature_or_body_reaches_metrics_or_answers() {
+    let app = spawn_app().await;
+    let marker = "body-marker-7c1e";
+    let body = json!({"type": "call.created", "call": {"id": marker, "type": marker}}).to_string();
+    let signature = sign(body.as_bytes());
+    let mut answers = Vec::new();
+    let requests = [
+        (signature.clone(), "application/json", body.clone()),
+        (
+            signature.clone(),
+            "application/json",
+            format!("{body} trailing"),
+        ),
+        (
+            format!("sha256={}", &signature[..63]),
+            "application/json",
+            body.clone(),
+        ),
+        (signature.clone(), "text/plain", body.clone()),
+        (marker.to_owned(), "application/json", body.clone()),
+    ];
+    for (signature, content_type, body) in requests {
+        let response = app
+            .client
+            .post(app.url())
+            .header("content-type", content_type)
+            .header("x-signature", signature)
+            .header("x-webhook-id", marker)
+            .body(body)
+            .send()
+            .await
+            .expect("sends");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("answer");
+        if status != 200 {
+            answers.push(text);
+        }
+    }
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    let metrics = app.metrics().await;
+    let scraped = [metrics.as_str()]
+        .into_iter()
+        .chain(answers.iter().map(String::as_str));
+    for text in scraped {
+        for needle in [SECRET, &signature, &signature[..16], marker] {
+            assert!(!text.contains(needle), "`{needle}` exposed in: {text}");
+        }
+    }
+    app.stop().await;
+}
