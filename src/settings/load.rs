@@ -175,6 +175,7 @@ fn validate(settings: &Settings) -> Result<(), SettingsError> {
         settings.server.max_concurrent_requests,
     )?;
     positive("server.max_header_bytes", settings.server.max_header_bytes)?;
+    positive("log.buffer_lines", settings.log.buffer_lines)?;
     settings.server.addr()?;
     settings.admin.addr()?;
     Ok(())

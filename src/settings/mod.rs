@@ -123,6 +123,9 @@ pub struct LogSettings {
     pub level: String,
     /// `json` or `text`.
     pub format: LogFormat,
+    /// Lines waiting for the writer thread at most; beyond it a request waits for the
+    /// writer rather than lose its line.
+    pub buffer_lines: usize,
 }
 
 /// How log lines are written.

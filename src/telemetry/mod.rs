@@ -7,6 +7,8 @@ pub mod propagation;
 use std::time::Duration;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -16,10 +18,16 @@ use crate::settings::{LogFormat, Settings};
 /// Spans exported over OTLP: the request span and its children, whatever `RUST_LOG` says.
 const TRACE_FILTER: &str = "stream_webhooks=info";
 
-/// Keeps the trace exporter alive; `shutdown` flushes it.
+/// Bytes of log lines gathered before one write: the writer thread writes a batch at a
+/// time, and at once whenever it has caught up.
+const LOG_WRITE_BUFFER: usize = 64 * 1024;
+
+/// Keeps the trace exporter and the log writer alive; `shutdown` flushes the traces,
+/// dropping it flushes the logs.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
     flush_timeout: Duration,
+    _log_writer: WorkerGuard,
 }
 
 /// Installs the global subscriber. Logs and traces have their own filters, so that a
@@ -35,18 +43,32 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
             .with_tracer(provider.tracer("stream-webhooks"))
             .with_filter(EnvFilter::new(TRACE_FILTER))
     });
+    // Log lines are events only: each line carries its own fields and trace ids, so the
+    // logs keep no span state, and with no exporter a span costs next to nothing.
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .and(filter_fn(|metadata| metadata.is_event()));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(settings.log.buffer_lines)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_WRITE_BUFFER,
+            std::io::stdout(),
+        ));
     let logs = match settings.log.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .with_current_span(true)
+            .with_current_span(false)
             .with_span_list(false)
+            .with_writer(writer)
             .with_filter(filter)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_ansi(ansi)
+            .with_writer(writer)
             .with_filter(filter)
             .boxed(),
     };
@@ -55,6 +77,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
     Ok(Telemetry {
         provider,
         flush_timeout,
+        _log_writer: guard,
     })
 }
 

@@ -2,13 +2,19 @@
 //! listener. Every label value comes from a closed set.
 
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
+    TextEncoder,
 };
 
 use crate::event::{KNOWN_EVENT_TYPES, OTHER};
+
+mod definitions;
+
+use definitions::{counter_vec, histogram, histogram_vec, opts, register};
 
 const NAMESPACE: &str = "stream_webhooks";
 
@@ -54,9 +60,12 @@ pub const REASONS: [&str; 15] = [
     "internal",
 ];
 
-/// The service's metrics.
+/// The service's metrics: a handle that is cheap to clone, one per request.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Collectors>);
+
+/// The collectors behind `Metrics`.
+pub struct Collectors {
     registry: Registry,
     events: HashMap<&'static str, IntCounter>,
     rejected: IntCounterVec,
@@ -84,7 +93,7 @@ impl Metrics {
             &registry,
             counter_vec("events_total", "Events accepted.", "event_type"),
         )?;
-        let metrics = Self {
+        let collectors = Collectors {
             events: std::iter::once(OTHER)
                 .chain(KNOWN_EVENT_TYPES)
                 .map(|t| (t, events.with_label_values(&[t])))
@@ -151,6 +160,7 @@ impl Metrics {
             )?,
             registry,
         };
+        let metrics = Self(Arc::new(collectors));
         metrics.register_static()?;
         Ok(metrics)
     }
@@ -238,6 +248,14 @@ impl Metrics {
     }
 }
 
+impl Deref for Metrics {
+    type Target = Collectors;
+
+    fn deref(&self) -> &Collectors {
+        &self.0
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
@@ -254,84 +272,5 @@ fn itoa_status(status: u16) -> [u8; 3] {
     ]
 }
 
-fn opts(name: &str, help: &str) -> Opts {
-    Opts::new(name, help).namespace(NAMESPACE)
-}
-
-fn counter_vec(name: &str, help: &str, label: &str) -> IntCounterVec {
-    IntCounterVec::new(opts(name, help), &[label]).unwrap_or_else(|e| invalid_definition(e))
-}
-
-fn histogram_vec(name: &str, help: &str, label: &str, buckets: &[f64]) -> HistogramVec {
-    let opts = HistogramOpts::new(name, help)
-        .namespace(NAMESPACE)
-        .buckets(buckets.to_vec());
-    HistogramVec::new(opts, &[label]).unwrap_or_else(|e| invalid_definition(e))
-}
-
-fn histogram(name: &str, help: &str) -> prometheus::Result<Histogram> {
-    let opts = HistogramOpts::new(name, help)
-        .namespace(NAMESPACE)
-        .buckets(LENGTH_BUCKETS.to_vec());
-    Histogram::with_opts(opts)
-}
-
-fn register<M: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
-    metric: M,
-) -> prometheus::Result<M> {
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
-}
-
-/// The definitions above are constants; a bad one is a programming error.
-fn invalid_definition(err: prometheus::Error) -> ! {
-    panic!("invalid metric definition: {err}")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exposes_every_documented_metric() {
-        let metrics = Metrics::new().expect("registers");
-        metrics.event("call.created");
-        metrics.request_finished(200, 0.001);
-        metrics.body("identity", 100);
-        let text = metrics.render();
-        for name in [
-            "stream_webhooks_events_total{event_type=\"call.created\"} 1",
-            "stream_webhooks_rejected_total{reason=\"invalid_signature\"} 0",
-            "stream_webhooks_request_duration_seconds_bucket{status=\"200\",le=\"0.0001\"}",
-            "stream_webhooks_requests_in_flight 0",
-            "stream_webhooks_body_bytes_count{encoding=\"identity\"} 1",
-            "stream_webhooks_delivery_attempts_total{attempt=\"4+\"} 0",
-            "stream_webhooks_duplicates_total 0",
-            "stream_webhooks_call_duration_seconds_count 0",
-            "stream_webhooks_participant_session_duration_seconds_count 0",
-            "stream_webhooks_recording_duration_seconds_count 0",
-            "stream_webhooks_build_info{version=\"",
-            "process_resident_memory_bytes",
-        ] {
-            assert!(text.contains(name), "missing {name}");
-        }
-    }
-
-    #[test]
-    fn in_flight_falls_back_when_the_guard_drops() {
-        let metrics = Metrics::new().expect("registers");
-        let guard = metrics.in_flight();
-        assert!(
-            metrics
-                .render()
-                .contains("stream_webhooks_requests_in_flight 1")
-        );
-        drop(guard);
-        assert!(
-            metrics
-                .render()
-                .contains("stream_webhooks_requests_in_flight 0")
-        );
-    }
-}
+mod tests;
