@@ -2,17 +2,20 @@
 //! events whose fields the service reads. Any other type is a generic event.
 
 mod catalogue;
+mod envelope;
 pub mod models;
 mod timestamp;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use envelope::Envelope;
+
 pub use catalogue::{KNOWN_EVENT_TYPES, OTHER, label_for};
 pub use timestamp::Timestamp;
 
 use models::{
-    CallEvent, ParticipantEvent, RecordingEvent, RecordingReadyEvent, SessionEvent,
+    Call, CallEvent, ParticipantEvent, RecordingEvent, RecordingReadyEvent, SessionEvent,
     SessionParticipantEvent, TranscriptionEvent,
 };
 
@@ -68,19 +71,6 @@ pub struct ModelMismatch {
 #[error("the body is not a JSON object with a string `type`")]
 pub struct InvalidJson;
 
-/// What every event carries, read without copying the rest.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(rename = "type")]
-    event_type: String,
-    #[serde(borrow, default)]
-    created_at: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    call_cid: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    call: Option<&'a RawValue>,
-}
-
 /// The ids of an embedded call, kept raw so that each is read on its own: a sibling of
 /// the wrong type does not hide the others.
 #[derive(Default, Deserialize)]
@@ -115,26 +105,32 @@ impl WebhookEvent {
         // JSON is UTF-8, but serde_json does not check the strings it skips.
         let text = std::str::from_utf8(body).map_err(|_| InvalidJson)?;
         let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| InvalidJson)?;
-        let ids = envelope
-            .call
-            .and_then(lenient::<RawCallIds<'_>>)
-            .map(CallIds::from)
-            .unwrap_or_default();
+        let event_type = envelope.event_type.as_str();
+        let (body, mismatch) = match typed_body(event_type, &envelope) {
+            None => (EventBody::Generic, None),
+            Some(Ok(typed)) => (typed, None),
+            // Rare: the whole body is read again to tell where it stopped fitting.
+            Some(Err(_)) => (EventBody::Generic, Some(mismatch_in(event_type, text))),
+        };
+        // The typed call already holds the ids; only other events read them apart.
+        let ids = match body.call() {
+            Some(call) => CallIds::from(call),
+            None => envelope
+                .get("call")
+                .and_then(lenient::<RawCallIds<'_>>)
+                .map(CallIds::from)
+                .unwrap_or_default(),
+        };
         let call_cid = envelope
-            .call_cid
+            .get("call_cid")
             .and_then(lenient::<String>)
             .or_else(|| ids.cid());
         let call_id = ids.id.or_else(|| id_of_cid(call_cid.as_deref()));
-        let (body, mismatch) = match typed_body(&envelope.event_type, body) {
-            None => (EventBody::Generic, None),
-            Some(Ok(typed)) => (typed, None),
-            Some(Err(err)) => (EventBody::Generic, Some(ModelMismatch::from(&err))),
-        };
         Ok(Self {
+            created_at: envelope.get("created_at").and_then(lenient),
             event_type: envelope.event_type,
             call_cid,
             call_id,
-            created_at: envelope.created_at.and_then(lenient),
             body,
             mismatch,
         })
@@ -152,6 +148,28 @@ impl<'a> From<RawCallIds<'a>> for CallIds {
             id: raw.id.and_then(lenient),
             call_type: raw.call_type.and_then(lenient),
             cid: raw.cid.and_then(lenient),
+        }
+    }
+}
+
+impl From<&Call> for CallIds {
+    fn from(call: &Call) -> Self {
+        Self {
+            id: call.id.clone(),
+            call_type: call.call_type.clone(),
+            cid: call.cid.clone(),
+        }
+    }
+}
+
+impl EventBody {
+    /// The embedded call of the typed bodies that have one.
+    pub fn call(&self) -> Option<&Call> {
+        match self {
+            Self::Call(event) => event.call.as_ref(),
+            Self::Participant(event) => event.call.as_ref(),
+            Self::Session(event) => event.call.as_ref(),
+            _ => None,
         }
     }
 }
@@ -188,26 +206,53 @@ fn id_of_cid(cid: Option<&str>) -> Option<String> {
     Some(id.to_owned())
 }
 
+/// Where typed bodies are read from: the captured top-level fields, or the whole text.
+trait Source<'a> {
+    fn read<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error>;
+}
+
+impl<'a> Source<'a> for Envelope<'a> {
+    fn read<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        Envelope::read(self)
+    }
+}
+
+impl<'a> Source<'a> for &'a str {
+    fn read<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self)
+    }
+}
+
+/// Where a known type's body stopped fitting its model, in the whole body.
+fn mismatch_in(event_type: &str, text: &str) -> ModelMismatch {
+    match typed_body(event_type, &text) {
+        Some(Err(err)) => ModelMismatch::from(&err),
+        _ => ModelMismatch { line: 1, column: 1 },
+    }
+}
+
 /// The typed body for the types the service reads fields from; `None` for the rest.
-fn typed_body(event_type: &str, body: &[u8]) -> Option<Result<EventBody, serde_json::Error>> {
-    use serde_json::from_slice;
+fn typed_body<'a>(
+    event_type: &str,
+    source: &impl Source<'a>,
+) -> Option<Result<EventBody, serde_json::Error>> {
     let typed = match event_type {
-        "call.created" | "call.updated" | "call.ended" => from_slice(body).map(EventBody::Call),
+        "call.created" | "call.updated" | "call.ended" => source.read().map(EventBody::Call),
         "call.participant_joined" | "call.participant_left" => {
-            from_slice(body).map(EventBody::Participant)
+            source.read().map(EventBody::Participant)
         }
         "call.session_participant_joined" | "call.session_participant_left" => {
-            from_slice(body).map(EventBody::SessionParticipant)
+            source.read().map(EventBody::SessionParticipant)
         }
-        "call.session_started" | "call.session_ended" => from_slice(body).map(EventBody::Session),
+        "call.session_started" | "call.session_ended" => source.read().map(EventBody::Session),
         "call.recording_started" | "call.recording_stopped" | "call.recording_failed" => {
-            from_slice(body).map(EventBody::Recording)
+            source.read().map(EventBody::Recording)
         }
-        "call.recording_ready" => from_slice(body).map(EventBody::RecordingReady),
+        "call.recording_ready" => source.read().map(EventBody::RecordingReady),
         "call.transcription_started"
         | "call.transcription_stopped"
         | "call.transcription_failed"
-        | "call.transcription_ready" => from_slice(body).map(EventBody::Transcription),
+        | "call.transcription_ready" => source.read().map(EventBody::Transcription),
         _ => return None,
     };
     Some(typed)

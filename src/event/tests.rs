@@ -119,3 +119,60 @@ fn reads_the_participant_left_duration_from_both_shapes() {
     };
     assert_eq!(p.duration_seconds, Some(42.0));
 }
+
+#[test]
+fn reads_a_type_key_written_with_escapes() {
+    let event = parse(r#"{"\u0074ype":"call.created","call":{"id":"c1"}}"#).expect("parses");
+    assert_eq!(event.event_type, "call.created");
+    assert_eq!(event.call_id.as_deref(), Some("c1"));
+}
+
+#[test]
+fn refuses_a_second_copy_of_an_identifying_field() {
+    for field in ["call", "call_cid", "created_at"] {
+        let body = format!(r#"{{"type":"call.created","{field}":null,"{field}":null}}"#);
+        assert!(parse(&body).is_err(), "accepted a repeated {field}");
+    }
+}
+
+#[test]
+fn tells_where_a_known_type_stopped_fitting_its_model() {
+    let event = parse("{\"type\":\"call.ended\",\n\"call\":{\"id\":\"c\",\"ended_at\":true}}")
+        .expect("parses");
+    assert_eq!(event.body, EventBody::Generic);
+    let mismatch = event.mismatch.expect("mismatch");
+    assert_eq!(mismatch.line, 2);
+    assert!(mismatch.column > 10, "{mismatch:?}");
+}
+
+/// Reading a model from the captured fields gives what reading it from the whole body
+/// gives, for every real and spec body of the fixtures.
+#[test]
+fn typed_bodies_read_from_fields_equal_those_read_from_the_whole_body() {
+    let spec = [
+        include_str!("../../tests/fixtures/spec/call.created.json"),
+        include_str!("../../tests/fixtures/spec/call.ended.json"),
+        include_str!("../../tests/fixtures/spec/call.participant_joined.json"),
+        include_str!("../../tests/fixtures/spec/call.participant_left.json"),
+        include_str!("../../tests/fixtures/spec/call.recording_started.json"),
+        include_str!("../../tests/fixtures/spec/call.recording_stopped.json"),
+        include_str!("../../tests/fixtures/spec/call.updated.json"),
+        include_str!("../../benches/data/session_participant_joined.json"),
+        include_str!("../../benches/data/recording_ready.json"),
+        include_str!("../../benches/data/call_updated_4k.json"),
+        include_str!("../../benches/data/call_ended_1k.json"),
+        include_str!("../../benches/data/call_session_ended_5k.json"),
+    ];
+    let captured = include_str!("../../tests/fixtures/bodies_2023.jsonl")
+        .lines()
+        .chain(include_str!("../../tests/fixtures/bodies_2026.jsonl").lines());
+    let mut typed = 0;
+    for text in spec.into_iter().chain(captured) {
+        let envelope: Envelope<'_> = serde_json::from_str(text).expect("an object");
+        let from_fields = typed_body(&envelope.event_type, &envelope).map(Result::ok);
+        let from_whole = typed_body(&envelope.event_type, &text).map(Result::ok);
+        assert_eq!(from_fields, from_whole, "{text}");
+        typed += usize::from(matches!(from_fields, Some(Some(_))));
+    }
+    assert!(typed >= 12, "only {typed} typed bodies compared");
+}

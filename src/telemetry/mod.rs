@@ -72,7 +72,13 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
             .with_filter(filter)
             .boxed(),
     };
-    Registry::default().with(logs).with(traces).try_init()?;
+    // Without an exporter there is no trace layer at all: an absent `Option` layer would
+    // enable every span, and the spans would be built for nobody.
+    let subscriber = Registry::default().with(logs);
+    match traces {
+        Some(traces) => subscriber.with(traces).try_init()?,
+        None => subscriber.try_init()?,
+    }
     let flush_timeout = settings.telemetry.shutdown_timeout;
     Ok(Telemetry {
         provider,
