@@ -1,5 +1,6 @@
 //! stream-webhooks: a receiver for GetStream.io video webhooks that verifies every
 //! delivery, answers within milliseconds, and is observable from the first request.
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod dedupe;

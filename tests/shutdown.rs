@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Binary, sign};
+use common::{Binary, sign, spawn_app_with, test_settings};
 use serde_json::Value;
+use stream_webhooks::event::WebhookEvent;
+use stream_webhooks::processor::{EventProcessor, ProcessFuture};
 
 #[derive(Debug, Default)]
 struct Outcomes {
@@ -113,4 +115,46 @@ async fn sigterm_under_load_loses_nothing_and_exits_cleanly() {
     logged.sort();
     accepted.sort();
     assert_eq!(logged, accepted, "every answered event logged exactly once");
+}
+
+/// Holds each event until told, after saying that it has one.
+struct Held {
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl EventProcessor for Held {
+    fn process<'a>(&'a self, _event: &'a WebhookEvent) -> ProcessFuture<'a> {
+        Box::pin(async move {
+            self.arrived.notify_one();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_request_in_flight_when_the_stop_comes_still_gets_its_200() {
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let processor = Arc::new(Held {
+        arrived: arrived.clone(),
+    });
+    let app = spawn_app_with(test_settings(&[]), processor).await;
+    let body = br#"{"type":"call.created","call":{"id":"in-flight","type":"default"}}"#;
+    let request = app
+        .client
+        .post(app.url())
+        .header("content-type", "application/json")
+        .header("x-signature", sign(body))
+        .body(body.to_vec())
+        .send();
+    let pending = tokio::spawn(request);
+    arrived.notified().await;
+    app.stop().await;
+    let response = pending
+        .await
+        .expect("joins")
+        .expect("answered, not cut off");
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("JSON answer");
+    assert_eq!(answer["call_id"], "in-flight");
 }
