@@ -25,7 +25,10 @@ use telemetry::{
 use tokio::runtime::Runtime;
 
 /// A `call.ended` event; `body-marker` must never reach a log line.
-const EVENT: &str = r#"{"type":"call.ended","call_cid":"default:log-call","call":{"id":"log-call","type":"default","cid":"default:log-call"},"custom":{"note":"body-marker"}}"#;
+const EVENT: &str = concat!(
+    r#"{"type":"call.ended","call_cid":"default:log-call","call":{"id":"log-call","#,
+    r#""type":"default","cid":"default:log-call"},"custom":{"note":"body-marker"}}"#
+);
 
 /// Text no log line may contain: the secret, a body's content.
 const NEVER_LOGGED: [&str; 2] = [SECRET, "body-marker"];

@@ -19,7 +19,10 @@ use telemetry::{
 };
 
 /// A `call.ended` event with a call cid.
-const EVENT: &str = r#"{"type":"call.ended","call_cid":"default:trace-call","call":{"id":"trace-call","type":"default","cid":"default:trace-call","duration_seconds":61}}"#;
+const EVENT: &str = concat!(
+    r#"{"type":"call.ended","call_cid":"default:trace-call","call":{"id":"trace-call","#,
+    r#""type":"default","cid":"default:trace-call","duration_seconds":61}}"#
+);
 
 /// How long the binary may take to exit after SIGTERM when the collector answers:
 /// drain (instant here) plus the final flush.

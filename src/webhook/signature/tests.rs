@@ -164,7 +164,9 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_header_bytes_never_panic(header in proptest::collection::vec(any::<u8>(), 0..200)) {
+    fn arbitrary_header_bytes_never_panic(
+        header in proptest::collection::vec(any::<u8>(), 0..200)
+    ) {
         let _ = Signature::parse(&header);
     }
 }
