@@ -19,7 +19,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::runtime::Runtime;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing_subscriber::{EnvFilter, Registry};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -27,7 +27,8 @@ use warp::{Filter, Reply};
 use stream_webhooks::dedupe::Dedupe;
 use stream_webhooks::metrics::Metrics;
 use stream_webhooks::processor::{Acknowledge, Pipeline};
-use stream_webhooks::settings::Secret;
+use stream_webhooks::settings::{LogFormat, Secret};
+use stream_webhooks::telemetry::log_layer;
 use stream_webhooks::webhook::signature::{Verifier, sign};
 use stream_webhooks::webhook::{WebhookState, webhook};
 
@@ -114,12 +115,7 @@ fn floor() -> impl Route {
 
 /// The service's JSON log layer, as `telemetry::init` installs it, writing to a sink.
 fn json_log_subscriber() -> impl tracing::Subscriber + Send + Sync {
-    let logs = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_writer(std::io::sink)
-        .with_filter(EnvFilter::new("info"));
+    let logs = log_layer(LogFormat::Json, EnvFilter::new("info"), std::io::sink);
     Registry::default().with(logs)
 }
 

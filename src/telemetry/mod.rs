@@ -1,15 +1,21 @@
 //! Logs and traces: a `tracing` subscriber writing JSON or text lines, and, when an
 //! OTLP endpoint is configured, an OpenTelemetry layer exporting spans in batches.
 
+mod json;
 mod otlp;
 pub mod propagation;
+
+pub use json::JsonLines;
 
 use std::time::Duration;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Subscriber;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
@@ -43,13 +49,9 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
             .with_tracer(provider.tracer("stream-webhooks"))
             .with_filter(EnvFilter::new(TRACE_FILTER))
     });
-    // Log lines are events only: each line carries its own fields and trace ids, so the
-    // logs keep no span state, and with no exporter a span costs next to nothing.
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .and(filter_fn(|metadata| metadata.is_event()));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(settings.log.buffer_lines)
@@ -58,20 +60,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
             LOG_WRITE_BUFFER,
             std::io::stdout(),
         ));
-    let logs = match settings.log.format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_writer(writer)
-            .with_filter(filter)
-            .boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_ansi(ansi)
-            .with_writer(writer)
-            .with_filter(filter)
-            .boxed(),
-    };
+    let logs = log_layer(settings.log.format, filter, writer);
     // Without an exporter there is no trace layer at all: an absent `Option` layer would
     // enable every span, and the spans would be built for nobody.
     let subscriber = Registry::default().with(logs);
@@ -85,6 +74,33 @@ pub fn init(settings: &Settings) -> anyhow::Result<Telemetry> {
         flush_timeout,
         _log_writer: guard,
     })
+}
+
+/// The log layer `init` installs: events only, in `format`, through `writer`. Each line
+/// carries its own fields and trace ids, so the logs keep no span state, and with no
+/// exporter a span costs next to nothing.
+pub fn log_layer<S, W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = filter.and(filter_fn(|metadata| metadata.is_event()));
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(JsonLines)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+    }
 }
 
 impl Telemetry {
