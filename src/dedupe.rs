@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,8 @@ pub struct Dedupe {
 
 #[derive(Default)]
 struct Entries {
-    seen: HashMap<u64, Instant>,
+    /// Keys are already keyed hashes: they are not hashed again.
+    seen: HashMap<u64, Instant, BuildHasherDefault<KeyedHash>>,
     order: VecDeque<(u64, Instant)>,
 }
 
@@ -72,6 +73,27 @@ impl Dedupe {
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Passes a keyed 64-bit hash through as the table's hash.
+#[derive(Default)]
+struct KeyedHash(u64);
+
+impl Hasher for KeyedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys reach this table; fold anything else in all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
     }
 }
 

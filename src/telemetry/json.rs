@@ -26,12 +26,9 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ");
-        write!(
-            writer,
-            r#"{{"timestamp":"{now}","level":"{}","fields":{{"#,
-            metadata.level()
-        )?;
+        writer.write_str(r#"{"timestamp":""#)?;
+        timestamp(&mut writer, chrono::Utc::now())?;
+        write!(writer, r#"","level":"{}","fields":{{"#, metadata.level())?;
         let mut fields = Fields {
             writer: &mut writer,
             first: true,
@@ -110,6 +107,24 @@ impl Visit for Fields<'_, '_> {
     }
 }
 
+/// RFC 3339 in UTC with microseconds, e.g. `2026-12-04T06:17:04.606463Z`.
+fn timestamp(writer: &mut impl Write, now: chrono::DateTime<chrono::Utc>) -> fmt::Result {
+    use chrono::{Datelike, Timelike};
+    let (date, time) = (now.date_naive(), now.time());
+    // A leap second shows as the 60th second's last microsecond.
+    let micros = time.nanosecond().min(999_999_999) / 1000;
+    write!(
+        writer,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second(),
+    )
+}
+
 /// `text` as a JSON string.
 fn quoted(writer: &mut impl Write, text: &str) -> fmt::Result {
     writer.write_char('"')?;
@@ -147,6 +162,16 @@ impl<W: Write> Write for Escaped<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_rfc3339_utc_with_microseconds() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05.000607891Z")
+            .expect("valid")
+            .to_utc();
+        let mut out = String::new();
+        timestamp(&mut out, at).expect("writes");
+        assert_eq!(out, "2026-01-02T03:04:05.000607Z");
+    }
 
     #[test]
     fn escapes_quotes_backslashes_and_control_characters() {
