@@ -4,7 +4,7 @@
 # a serde_json type check), driven by wrk with the same signed payload mix, alternating runs.
 #
 #   benches/load.sh            # full run: 3 rounds of 10 s per target, after a 3 s warm-up
-#   benches/load.sh --smoke    # CI: one 1.5 s run per target (~5 s of load), checks 200s only
+#   benches/load.sh --smoke    # CI: one 2 s run per target (6 s of load), checks 200s only
 #
 # Knobs (environment): DURATION (seconds per measured run), ROUNDS, CONNECTIONS (64),
 # THREADS (wrk threads, 2), WARMUP (seconds, 0 to skip), PROFILE (release), KEEP_LOGS=1.
@@ -23,7 +23,8 @@ if [[ "${1:-}" == "--smoke" ]]; then
   SMOKE=1
 fi
 if ((SMOKE)); then
-  DURATION="${DURATION:-1.5}"
+  # wrk takes whole seconds only.
+  DURATION="${DURATION:-2}"
   ROUNDS="${ROUNDS:-1}"
   WARMUP="${WARMUP:-0}"
 else
@@ -204,9 +205,13 @@ start_baseline() {
 # One wrk run; appends `<target> <round> <RESULT fields>` to $WORK/runs.
 drive() {
   local target="$1" round="$2" seconds="$3" output
-  output="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${seconds}s" --timeout 5s \
+  if ! output="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${seconds}s" --timeout 5s \
     -s "$ROOT/benches/load.lua" "http://127.0.0.1:${PORT[$target]}/api/webhooks" \
-    -- "$WORK/manifest" "$target-$round-$RANDOM")"
+    -- "$WORK/manifest" "$target-$round-$RANDOM" 2>&1)"; then
+    log "wrk failed on $target:"
+    echo "$output" >&2
+    exit 1
+  fi
   local result
   result="$(grep '^RESULT ' <<<"$output" || true)"
   if [[ -z "$result" ]]; then
