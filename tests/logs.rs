@@ -8,7 +8,7 @@
 mod common;
 mod telemetry;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -498,15 +498,7 @@ fn start_unformatted(extra: &[(&str, &str)]) -> Binary {
     command.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = command.spawn().expect("binary starts");
     let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = common::lines_of(stdout);
     loop {
         let line = lines
             .recv_timeout(Duration::from_secs(20))

@@ -208,9 +208,8 @@ impl Drop for Binary {
     }
 }
 
-fn read_startup(
-    stdout: ChildStdout,
-) -> (SocketAddr, SocketAddr, std::sync::mpsc::Receiver<String>) {
+/// The lines a child prints, read on a thread of their own as they come.
+pub fn lines_of(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -220,6 +219,13 @@ fn read_startup(
             }
         }
     });
+    rx
+}
+
+fn read_startup(
+    stdout: ChildStdout,
+) -> (SocketAddr, SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let rx = lines_of(stdout);
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(20))
