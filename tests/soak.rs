@@ -56,6 +56,15 @@ fn fds(pid: u32) -> usize {
         .count()
 }
 
+/// The sum of the samples whose line starts with `prefix`.
+fn total(exposition: &str, prefix: &str) -> u64 {
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 fn event(n: u64) -> Vec<u8> {
     let kinds = [
         "call.created",
@@ -187,6 +196,11 @@ fn memory_and_descriptors_stay_flat_under_mixed_traffic() {
     for sender in senders {
         runtime.block_on(sender).expect("sender");
     }
+    let metrics = runtime.block_on(async {
+        let url = format!("http://{}/metrics", binary.admin);
+        let response = reqwest::get(url).await.expect("scrape");
+        response.text().await.expect("exposition")
+    });
     drop(runtime);
     std::thread::sleep(Duration::from_millis(500));
     let fds_after = fds(pid);
@@ -213,6 +227,19 @@ fn memory_and_descriptors_stay_flat_under_mixed_traffic() {
     );
     assert_eq!(wrong, 0, "answers that were not the documented ones");
     assert!(accepted > 0 && duplicates > 0 && refused > 0);
+    // Every accepted event counted once; no duplicate processed, no refusal lost.
+    assert_eq!(total(&metrics, "stream_webhooks_events_total{"), accepted);
+    assert_eq!(
+        total(&metrics, "stream_webhooks_duplicates_total "),
+        duplicates
+    );
+    let reasons = ["invalid_signature", "invalid_json"].map(|reason| {
+        total(
+            &metrics,
+            &format!("stream_webhooks_rejected_total{{reason=\"{reason}\"}}"),
+        )
+    });
+    assert_eq!(reasons.iter().sum::<u64>(), refused);
     // Flat: the late third holds no more than the early third plus allocator slack.
     assert!(
         late <= early + early / 10 + 1024,

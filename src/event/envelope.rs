@@ -99,7 +99,8 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// The captured fields as a map to deserialize a model from. A struct names its fields,
-/// and only those are handed over, so unknown fields are not parsed again.
+/// and only those are handed over, so unknown fields are not parsed again. Those names
+/// are serde's primary ones: a top-level `#[serde(alias)]` would never be handed over.
 struct Fields<'s, 'a>(&'s [Field<'a>]);
 
 impl<'de> Deserializer<'de> for Fields<'_, 'de> {
