@@ -18,11 +18,15 @@ use common::{Binary, SECRET, sign};
 use serde_json::Value;
 use stream_webhooks::event::WebhookEvent;
 use stream_webhooks::processor::{EventProcessor, ProcessFuture};
+use stream_webhooks::settings::LogFormat;
+use stream_webhooks::telemetry::log_layer;
 use telemetry::{
     Protocol, Receiver, SERVER_SPAN, TRACE_ID, int_attr, post, runtime, server_span,
     server_spans_with, str_attr, traceparent, unfinished_request,
 };
 use tokio::runtime::Runtime;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Registry};
 
 /// A `call.ended` event; `body-marker` must never reach a log line.
 const EVENT: &str = concat!(
@@ -257,14 +261,11 @@ impl Write for Capture {
 async fn a_processor_failure_logs_an_error_with_its_cause_chain() {
     let capture = Capture::default();
     let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The service's own log layer, writing into the capture.
+    let logs = log_layer(LogFormat::Json, EnvFilter::new("info"), move || {
+        writer.clone()
+    });
+    let _guard = tracing::subscriber::set_default(Registry::default().with(logs));
     let settings = common::test_settings(&[]);
     let app = common::spawn_app_with(settings, Arc::new(Refuse)).await;
     let response = app.post_signed(EVENT.as_bytes()).await;
